@@ -1,0 +1,1 @@
+"""Maltego entity definitions and the type mapping transforms read."""

@@ -1,0 +1,1 @@
+"""Data-source plugins: where answers to pivots come from."""
