@@ -81,7 +81,7 @@ class Annotator:
         for pivot_id, value, sources in steps:
             pivot = self.catalog.pivot(pivot_id)
             rows.append(f"<p><b>{html.escape(pivot.id, quote=False)} {html.escape(pivot.name, quote=False)}</b> = {html.escape(value, quote=False)}"
-                        f"<br/>{html.escape(pivot.description, quote=False)}<br/>sources: {html.escape(', '.join(sorted(sources, quote=False)))}</p>")
+                        f"<br/>{html.escape(pivot.description, quote=False)}<br/>sources: {html.escape(', '.join(sorted(sources)), quote=False)}</p>")
         if first or last:
             rows.append(f"<p>seen {html.escape(first or '?', quote=False)} .. {html.escape(last or '?', quote=False)}</p>")
         return "".join(rows)
