@@ -2,7 +2,7 @@
 """Generate the demo dataset: demo/demo.jsonl (observations) and demo/seeds.yaml.
 
 The data is fictional but follows the hunting patterns of DTF's examples
-(EX0001-EX0017): a dozen small campaigns, each leaving a few shared
+(EX0001-EX0017): fourteen small campaigns, each leaving a few shared
 characteristics, mixed with unrelated "noise" infrastructure so that every
 pivot is selective only in combination, as in real hunting.
 
@@ -450,7 +450,7 @@ SEEDS = [
 ]
 
 # The quick tour (README): the DTF author's favourite combinations.
-# (step entity, value, pivot, value of the pivot, campaign the result is about)
+# (entity type, value, pivot, the seed's value for it, campaign the step is about)
 TOUR = [
     ("maltego.Domain", "calmoriver.test", "P0101.001", "Regway Domains LLC", "GLASSWING"),
     ("maltego.Domain", "calmoriver.test", "P0101.010", "dns1.regway-dns.example", "GLASSWING"),
@@ -573,7 +573,10 @@ def emit_domain(b: Builder, name: str, p: dict, i: int, rng: random.Random):
     """All records of one registrable domain (and its web host) under profile p."""
     registered = pick_date(p["registered"], rng)
     until = max(day(p["until"]) - timedelta(days=rng.randint(0, 21)), registered + timedelta(days=30))
-    rd = lambda lo, hi: registered + timedelta(days=rng.randint(lo, hi))  # noqa: E731 - a date after registration
+
+    def rd(lo, hi):  # a day some time after registration
+        return registered + timedelta(days=rng.randint(lo, hi))
+
     host = f"{p['host']}.{name}" if p.get("host") else name
 
     # registration (RDAP/WHOIS)

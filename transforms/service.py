@@ -4,6 +4,7 @@ The web app, local transforms and the CLI each build one `Service` and call `run
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import uuid
 from functools import partial
@@ -19,6 +20,18 @@ from .registry import Registry, build_pivot_specs
 
 log = logging.getLogger("dtf.service")
 
+# Functions (service) -> [TransformSpec with .run set]; adding a family of transforms = one line here.
+TRANSFORM_PROVIDERS: list[str] = [
+    "transforms.service:pivot_transforms",
+]
+
+
+def pivot_transforms(service: "Service"):
+    """One pivot transform per pivot and input type, plus extract and expand (see registry)."""
+    for spec in build_pivot_specs(service.catalog):
+        spec.run = partial(service.engine.run, spec)
+        yield spec
+
 
 class Service:
     def __init__(self, store_path: str | Path | None = None, catalog: Catalog | None = None,
@@ -29,9 +42,10 @@ class Service:
         self.engine = Engine(self.catalog, self.plugins, recorder=self._record,
                              **({"deadline": deadline} if deadline else {}))
         self.registry = Registry()
-        for spec in build_pivot_specs(self.catalog):
-            spec.run = partial(self.engine.run, spec)
-            self.registry.add(spec)
+        for provider in TRANSFORM_PROVIDERS:
+            module_name, _, function_name = provider.partition(":")
+            for spec in getattr(importlib.import_module(module_name), function_name)(self):
+                self.registry.add(spec)
 
     def _record(self, observations) -> None:
         """Write-through of what live plugins learned (source = plugin name, seen = now)."""
