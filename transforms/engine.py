@@ -22,6 +22,7 @@ from .model import BadRequest, TransformRequest, TransformResponse
 from .registry import EXPAND as EXPAND_KIND
 from .registry import EXTRACT as EXTRACT_KIND
 from .registry import PIVOT as PIVOT_KIND
+from .outputs import pivot_output_kinds
 from .registry import TransformSpec
 
 DEFAULT_DEADLINE = 8.0
@@ -101,12 +102,11 @@ class Engine:
             self.annotator.values(findings, trail, subject, request.limit, response)
             return response
         assert spec.kind == PIVOT_KIND, spec.kind
-        wanted = frozenset(("url", "domain") if subject.kind == "url" else (subject.kind,))
         findings = self._extract_all(leaves, subject, ctx, response)
         merged: dict[Subject, Merged] = {}
         for finding in findings:
             leaf = self.catalog.pivot(finding.pivot)
-            found = self._expand(leaf, finding.key, wanted, ctx, response)
+            found = self._expand(leaf, finding.key, pivot_output_kinds(leaf, subject.kind), ctx, response)
             for key, item in found.items():
                 target = merged.setdefault(key, Merged(key))
                 for step, sources in item.steps.items():

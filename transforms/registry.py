@@ -11,6 +11,7 @@ from dtf_catalog import Catalog, Pivot
 from entities.types import SUBJECT_TYPES, short_name, types_for_value
 
 from .model import TransformRequest, TransformResponse
+from .outputs import pivot_output_kinds
 
 PIVOT, EXTRACT, EXPAND = "pivot", "extract", "expand"
 NAME_OK = re.compile(r"^[a-z0-9]+$")
@@ -114,11 +115,12 @@ def build_pivot_specs(catalog: Catalog) -> list[TransformSpec]:
         settings = pivot_settings(catalog, pivot)
         for kind in pivot.inputs:
             for input_type in SUBJECT_TYPES[kind]:
-                outputs = subject_types(["url", "domain"] if kind == "url" else [kind])
+                outputs = subject_types(sorted(set().union(*(pivot_output_kinds(leaf, kind) for leaf in leaves
+                                                            if kind in leaf.inputs))))
                 specs.append(TransformSpec(
                     name=_name(pivot, PIVOT, input_type), kind=PIVOT, pivot=pivot.id, input=input_type,
                     outputs=outputs, set=set_name, settings=settings,
-                    display=f"{pivot.id} {pivot.label}: more {short_name(input_type)}s",
+                    display=f"[DTF] {pivot.id} {pivot.label}: pivot",
                     description=f"DTF {pivot.id} {pivot.name}. {pivot.description}"))
                 if kind in pivot.self_value:
                     continue
@@ -129,13 +131,13 @@ def build_pivot_specs(catalog: Catalog) -> list[TransformSpec]:
                     specs.append(TransformSpec(
                         name=_name(pivot, EXTRACT, input_type), kind=EXTRACT, pivot=pivot.id, input=input_type,
                         outputs=value_types, set=set_name,
-                        display=f"{pivot.id} {pivot.label}: extract",
+                        display=f"[DTF] {pivot.id} {pivot.label}: show value",
                         description=f"Extract the DTF {pivot.id} {pivot.name} value(s) of this entity."))
         if pivot.value and not pivot.self_value:
             for value_type in types_for_value(pivot.value.entity, pivot.value.kind):
                 specs.append(TransformSpec(
                     name=_name(pivot, EXPAND, value_type if pivot.value.kind == "ip" else None), kind=EXPAND,
                     pivot=pivot.id, input=value_type, outputs=subject_types(pivot.outputs), set=set_name,
-                    settings=settings, display=f"{pivot.id} {pivot.label}: infrastructure sharing it",
+                    settings=settings, display=f"[DTF] {pivot.id} {pivot.label}: find infrastructure",
                     description=f"Find infrastructure with this DTF {pivot.id} {pivot.name} value."))
     return specs
