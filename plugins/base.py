@@ -68,6 +68,22 @@ class Context:
         return max(0.0, self.deadline - time.monotonic())
 
 
+@dataclass(frozen=True)
+class Setting:
+    """A transform setting as Maltego declares it (name, type, display, default, optional, popup)."""
+    name: str
+    display: str
+    type: str = "string"
+    default: str = ""
+    optional: bool = True
+    popup: bool = False
+    global_setting: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"global#{self.name}" if self.global_setting else self.name
+
+
 class PluginError(RuntimeError):
     """A plugin could not answer; the message is shown to the analyst, so keep secrets out."""
 

@@ -73,3 +73,17 @@ def build_plugins(store, catalog, config: PluginConfig | None = None) -> list:
         cls = plugin_class(name)
         plugins.append(cls(store, catalog) if name == "local" else cls(catalog, config.for_plugin(name)))
     return plugins
+
+
+def global_settings() -> list:
+    """Maltego global settings (`global#...`) every available plugin declares, e.g. API keys.
+
+    A plugin class lists them in a `global_settings` class attribute of `plugins.base.Setting`s.
+    """
+    found, seen = [], set()
+    for name in AVAILABLE:
+        for setting in getattr(plugin_class(name), "global_settings", ()):
+            if setting.id not in seen:
+                seen.add(setting.id)
+                found.append(setting)
+    return found

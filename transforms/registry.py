@@ -9,28 +9,13 @@ from typing import Callable
 
 from dtf_catalog import Catalog, Pivot
 from entities.types import SUBJECT_TYPES, short_name, types_for_value
+from plugins.base import Setting
 
 from .model import TransformRequest, TransformResponse
 from .outputs import pivot_output_kinds
 
 PIVOT, EXTRACT, EXPAND = "pivot", "extract", "expand"
 NAME_OK = re.compile(r"^[a-z0-9]+$")
-
-
-@dataclass(frozen=True)
-class Setting:
-    """A transform setting as Maltego declares it (name, type, display, default, optional, popup)."""
-    name: str
-    display: str
-    type: str = "string"
-    default: str = ""
-    optional: bool = True
-    popup: bool = False
-    global_setting: bool = False
-
-    @property
-    def id(self) -> str:
-        return f"global#{self.name}" if self.global_setting else self.name
 
 
 @dataclass
