@@ -116,13 +116,24 @@ class Annotator:
             response.entities.append(entity)
         self._limit_message(response, len(items), limit)
 
+    # ---- a value known from a record (e.g. a DTF example), not from a plugin ------------------------
+
+    def recorded_value(self, pivot_id: str, value: str, entity_type: str, trail: list[Step], source_entity: str,
+                       sources: Iterable[str]) -> OutputEntity:
+        """Linked and labelled like an extracted value, with the value in the label since no lookup backs it."""
+        sources = set(sources)
+        entity = self._entity(entity_type, value, trail + [Step(pivot_id, value, source_entity)], pivot_id)
+        entity.link = self._link(pivot_id, value, sources, None, None, self._label(pivot_id, value))
+        entity.display.append(("DTF", self._display([(pivot_id, value, sources)], None, None)))
+        return entity
+
     # ---- values of extract ------------------------------------------------------------------------
 
     def values(self, findings: list[Finding], trail: list[Step], subject: Subject, limit: int,
                response: TransformResponse) -> None:
         for finding in findings[:limit]:
             pivot = self.catalog.pivot(finding.pivot)
-            entity_type = entity_for_value(pivot.value.entity, pivot.value.kind, finding.value)
+            entity_type = finding.shown_as or entity_for_value(pivot.value.entity, pivot.value.kind, finding.value)
             entity = self._entity(entity_type, finding.value, trail + [Step(pivot.id, finding.value, subject.value)],
                                   pivot.id)
             sources = finding.source.split(",")
@@ -140,13 +151,18 @@ class Annotator:
     @staticmethod
     def _limit_message(response: TransformResponse, found: int, limit: int) -> None:
         if found > limit:
-            more = " or more" if any("more available" in text for _, text in response.messages) else ""
+            more = " or more" if any("more available" in text or "(source: " in text
+                                     for _, text in response.messages) else ""
             response.inform(f"showing {limit} of {found}{more} results; raise the result limit to see more")
 
     @staticmethod
-    def note_truncated(response: TransformResponse, source: str, total: int | None) -> None:
-        detail = f" ({total} in all)" if total else ""
-        text = f"{source}: more available{detail} than were fetched"
+    def note_truncated(response: TransformResponse, source: str, total: int | None, shown: int | None = None) -> None:
+        """Say that a source held more than it gave: "showing N of M (source: x)" when both are known."""
+        if total and shown is not None:
+            text = f"showing {shown} of {total} (source: {source})"
+        else:
+            detail = f" ({total} in all)" if total else ""
+            text = f"{source}: more available{detail} than were fetched"
         if (("Inform", text)) not in response.messages:
             response.inform(text)
 

@@ -23,6 +23,7 @@ log = logging.getLogger("dtf.service")
 # Functions (service) -> [TransformSpec with .run set]; adding a family of transforms = one line here.
 TRANSFORM_PROVIDERS: list[str] = [
     "transforms.service:pivot_transforms",
+    "transforms.catalog_transforms:catalog_transforms",
 ]
 
 

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from transforms.maltego_xml import parse_request, render, render_error
 from transforms.model import BadRequest
 from transforms.service import Service
+from web.pages import register_pages
 
 MAX_BODY_BYTES = 1 << 20
 XML = "text/xml; charset=utf-8"
@@ -23,6 +24,7 @@ def create_app(service: Service | None = None) -> Flask:
     service = service or Service()
     app = Flask(__name__)
     app.config["DTF_SERVICE"] = service
+    register_pages(app)
 
     def xml(body: str, status: int = 200) -> Response:
         return Response(body, status=status, content_type=XML)
