@@ -12,11 +12,13 @@ from dtf_catalog import Catalog, Pivot
 from store import Store
 from store.normalize import InvalidValue, normalize, registrable_parts, url_host
 
-from .base import EXPAND, EXTRACT, Context, Expansion, Finding, Hit, Subject
+from .base import EXPAND, EXTRACT, Context, Expansion, Finding, Hit, PluginError, Subject
 
 DERIVED_SOURCE = "derived"
 NAME_RULES = ("tld", "pattern", "subdomain", "length")
 MIN_TOKEN = 4
+MAX_WINDOW_DAYS = 3650
+MAX_DISTANCE = 1 << 16
 
 
 class LocalPlugin:
@@ -60,7 +62,7 @@ class LocalPlugin:
         if pivot.match == "ip_proximity":
             rows = self._near(pivot, key, ctx, cap)
         elif pivot.match == "date_window":
-            days = int(ctx.setting("window_days", pivot.params.get("window_days", 0)))
+            days = _int_setting(ctx, pivot, "window_days", 0, 0, MAX_WINDOW_DAYS)
             day = dt.date.fromisoformat(key)
             low, high = (day - dt.timedelta(days=days)).isoformat(), (day + dt.timedelta(days=days)).isoformat()
             rows = self.store.subjects_in_range(pivot.observed_as, low, high, cap)
@@ -81,9 +83,10 @@ class LocalPlugin:
         return self.store.domains_matching(key, cap)
 
     def _near(self, pivot: Pivot, key: str, ctx: Context, cap: int):
-        distance = int(ctx.setting("distance", pivot.params.get("distance", 8)))
+        distance = _int_setting(ctx, pivot, "distance", 8, 0, MAX_DISTANCE)
         prefix_setting = str(ctx.setting("same_prefix", pivot.params.get("same_prefix", 24))).strip().lower()
-        same_prefix = None if prefix_setting in ("", "0", "any", "none", "off", "false") else int(prefix_setting)
+        same_prefix = (None if prefix_setting in ("", "0", "any", "none", "off", "false")
+                       else _int_setting(ctx, pivot, "same_prefix", 24, 1, 32))
         neighbours = self.store.ips_near(key, distance, same_prefix, cap)
         return [_Neighbour(ip, key) for ip in neighbours]
 
@@ -105,6 +108,18 @@ class LocalPlugin:
             if len(out) >= cap:
                 break
         return out
+
+
+def _int_setting(ctx: Context, pivot: Pivot, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number transform setting within bounds; a bad one is named back to the analyst."""
+    raw = ctx.setting(name, pivot.params.get(name, default))
+    try:
+        number = int(str(raw).strip())
+    except ValueError:
+        raise PluginError(f"setting {name}={raw!r} is not a whole number") from None
+    if not low <= number <= high:
+        raise PluginError(f"setting {name}={number} is outside {low}..{high}")
+    return number
 
 
 class _Neighbour:

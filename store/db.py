@@ -12,7 +12,9 @@ import os
 import re
 import sqlite3
 import threading
+import weakref
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -54,6 +56,7 @@ class Row:
 
 
 _ROW_COLUMNS = "subject_kind, subject, pivot, value, value_key, source, first_seen, last_seen"
+_observation_row = attrgetter(*_ROW_COLUMNS.split(", "))  # Observation -> row tuple, without a Python loop
 
 _UPSERT = f"""
 INSERT INTO observations ({_ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -83,6 +86,7 @@ class Store:
         self.path = Path(path) if path else default_path()
         self.resolution_pivot = resolution_pivot
         self._local = threading.local()
+        self._idle: list[sqlite3.Connection] = []   # connections of finished threads, ready for reuse
         self.path.parent.mkdir(parents=True, exist_ok=True)
         migrate(self.connection)
 
@@ -90,20 +94,45 @@ class Store:
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA cache_size = -65536")
+            conn = self._reuse() or self._connect()
             self._local.conn = conn
+            # The threaded HTTP server starts a thread per request: when this thread ends, its
+            # connection (and warm page cache) goes to the next thread instead of being rebuilt.
+            self._local.release = weakref.finalize(threading.current_thread(), self._idle.append, conn)
         return conn
 
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA cache_size = -65536")
+        return conn
+
+    def _reuse(self) -> sqlite3.Connection | None:
+        """A connection left by a finished thread; one left inside a transaction is closed instead."""
+        while True:
+            try:
+                conn = self._idle.pop()
+            except IndexError:
+                return None
+            if not conn.in_transaction:
+                return conn
+            conn.close()
+
     def close(self) -> None:
+        """Close this thread's connection and any idle ones left by finished threads."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
+            self._local.release.detach()
             conn.close()
             self._local.conn = None
+        while self._idle:
+            try:
+                self._idle.pop().close()
+            except IndexError:
+                break
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -114,9 +143,7 @@ class Store:
         try:
             before_id = conn.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()[0]
             before_changes = conn.total_changes
-            conn.executemany(_UPSERT, [
-                (o.subject_kind, o.subject, o.pivot, o.value, o.value_key, o.source, o.first_seen, o.last_seen)
-                for o in observations])
+            conn.executemany(_UPSERT, map(_observation_row, observations))
             changed = conn.total_changes - before_changes
             added = conn.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()[0] - before_id
             if relations:
@@ -202,6 +229,14 @@ class Store:
             f"SELECT count(*) FROM (SELECT 1 FROM observations WHERE pivot IN ({marks}) AND value_key = ? LIMIT ?)",
             (*pivots, value_key, cap)).fetchone()[0]
 
+    def distinct_values(self, pivots: Sequence[str]) -> list[tuple[str, str]]:
+        """Every (value, value_key) recorded for the pivots, once each: what a pattern, range or
+        comparison (hIGMA values) is tested against before the matching keys are expanded."""
+        marks = ",".join("?" * len(pivots))
+        return [(r[0], r[1]) for r in self.connection.execute(
+            f"SELECT min(value), value_key FROM observations WHERE pivot IN ({marks}) GROUP BY value_key",
+            tuple(pivots))]
+
     # ---- reading: names and addresses --------------------------------------------------------
 
     def domains_with_suffix(self, suffix: str, limit: int) -> list[str]:
@@ -223,7 +258,7 @@ class Store:
         index; the full pattern is then applied to the candidates.
         """
         if len(pattern) > 2 and pattern.startswith("/") and pattern.endswith("/"):
-            regex = re.compile(pattern[1:-1])
+            regex = re.compile(pattern[1:-1], re.IGNORECASE)  # names are stored lower-case
             literals = _regex_literals(pattern[1:-1])
         else:
             glob = pattern if any(c in pattern for c in "*?") else f"*{pattern}*"
@@ -248,6 +283,9 @@ class Store:
         """Known addresses within +/- distance of ip, optionally inside the same /prefix (v4) or /64 (v6)."""
         version, hi, lo = ip_numbers(ip)
         low, high = lo - distance, lo + distance
+        # stay inside the address space (v4) or the /64 (v6: one `hi`), which also keeps SQLite's 64-bit range
+        floor, ceiling = (0, (1 << 32) - 1) if version == 4 else (-(1 << 63), (1 << 63) - 1)
+        low, high = max(low, floor), min(high, ceiling)
         if same_prefix is not None:
             if version == 4:
                 network = ipaddress.ip_network(f"{ip}/{same_prefix}", strict=False)

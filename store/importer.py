@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -72,6 +73,7 @@ class Importer:
             try:
                 if isinstance(record, Exception):
                     raise record
+                _check_text_fields(record)
                 if record.host is not None:
                     relations.append(self._relation(record))
                 else:
@@ -126,6 +128,21 @@ class Importer:
         return Observation(record.kind, subject, record.pivot, value, key, source, first, last)
 
 
+_TEXT_FIELDS = ("kind", "subject", "pivot", "host", "source")
+_text_fields_of = attrgetter(*_TEXT_FIELDS)
+_TEXT_TYPES = frozenset((str, type(None)))
+
+
+def _check_text_fields(record: Record) -> None:
+    """Names and identifiers must be strings: a list or object there is a bad line, not a crash."""
+    if _TEXT_TYPES.issuperset(map(type, _text_fields_of(record))):
+        return  # the common case, checked without a Python-level loop
+    for name in _TEXT_FIELDS:
+        value = getattr(record, name)
+        if value is not None and not isinstance(value, str):
+            raise RecordError(f"field {name!r} must be a string, not {type(value).__name__}")
+
+
 SUBJECT_KIND_NORMALISER = {"domain": "domain", "ip": "ip", "url": "url", "hash": "hash", "cert": "cert",
                            "email": "email"}
 
@@ -140,7 +157,8 @@ def _is_ip(text: str) -> bool:
 
 # ---- JSON lines ---------------------------------------------------------------------------------
 
-_FIELDS = ("kind", "subject", "pivot", "value", "source", "first_seen", "last_seen", "host")
+_FIELDS = ("kind", "subject", "pivot", "value", "source", "first_seen", "last_seen", "host")  # Record's order
+_FIELD_SET = frozenset(_FIELDS)
 
 
 def read_jsonl(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[str, object]]:
@@ -160,9 +178,8 @@ def read_jsonl(path: Path, progress: Callable[[int], None] | None = None) -> Ite
             if not isinstance(data, dict):
                 yield location, RecordError("expected a JSON object")
                 continue
-            unknown = set(data) - set(_FIELDS)
-            if unknown:
-                yield location, RecordError(f"unknown field(s) {sorted(unknown)}")
+            if not _FIELD_SET.issuperset(data):
+                yield location, RecordError(f"unknown field(s) {sorted(set(data) - _FIELD_SET)}")
                 continue
             if not data.get("kind") or not data.get("subject"):
                 yield location, RecordError("missing field 'kind' or 'subject'")
@@ -170,4 +187,4 @@ def read_jsonl(path: Path, progress: Callable[[int], None] | None = None) -> Ite
             if "host" not in data and data.get("value") in (None, ""):
                 yield location, RecordError("missing field 'value'")
                 continue
-            yield location, Record(**{k: data.get(k) for k in _FIELDS})
+            yield location, Record(*map(data.get, _FIELDS))

@@ -15,6 +15,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from publicsuffixlist import PublicSuffixList
 
+try:  # the parser re itself uses: lets a pattern's shape be checked before it runs
+    from re import _parser as _sre_parse  # Python 3.11+
+except ImportError:  # Python 3.10
+    import sre_parse as _sre_parse
+
 __all__ = [
     "InvalidValue", "normalize", "normalize_key", "KINDS", "SUBJECT_KINDS",
     "dns_name", "ip_address", "asn", "iso_date", "iso_timestamp", "email", "url", "url_host", "registrable_parts",
@@ -32,6 +37,7 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _HEX = re.compile(r"^[0-9a-f]+$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+$")
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_EPOCH = re.compile(r"^-?\d{9,13}(\.\d+)?$")
 _MAX_TEXT = 4096
 
 
@@ -61,10 +67,15 @@ def ip_address(raw: str) -> str:
     text = str(raw).strip()
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
+    if ":" in text:
+        text = text.split("%", 1)[0]  # an IPv6 zone names a local interface, not the address
     try:
-        return str(ipaddress.ip_address(text))
+        address = ipaddress.ip_address(text)
     except ValueError:
         raise InvalidValue(f"{raw!r} is not an IPv4 or IPv6 address") from None
+    if address.version == 6 and address.ipv4_mapped:  # same text on every Python version (RFC 5952 s5)
+        return f"::ffff:{address.ipv4_mapped}"
+    return str(address)
 
 
 def asn(raw) -> str:
@@ -79,9 +90,8 @@ def asn(raw) -> str:
 
 def iso_date(raw) -> str:
     """A calendar date as YYYY-MM-DD, from a date, an ISO timestamp or epoch milliseconds."""
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        seconds = raw / 1000 if raw > 10_000_000_000 else raw
-        return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).date().isoformat()
+    if _is_epoch(raw):
+        return _epoch(raw).date().isoformat()
     text = str(raw).strip()
     if _DATE_ONLY.match(text):
         try:
@@ -96,8 +106,25 @@ def iso_date(raw) -> str:
     return iso_timestamp(text)[:10]
 
 
+_MOMENTS: dict[str, str] = {}   # recent text -> ISO timestamp (imports repeat dates); bounded
+
+
 def iso_timestamp(raw) -> str:
     """A moment as an ISO 8601 UTC string (seconds precision); a bare date means midnight UTC."""
+    if type(raw) is not str:
+        return _iso_timestamp(raw)
+    known = _MOMENTS.get(raw)
+    if known is None:
+        known = _iso_timestamp(raw)
+        if len(_MOMENTS) >= 4096:
+            _MOMENTS.clear()
+        _MOMENTS[raw] = known
+    return known
+
+
+def _iso_timestamp(raw) -> str:
+    if _is_epoch(raw):
+        return _epoch(raw).strftime("%Y-%m-%dT%H:%M:%SZ")
     text = str(raw).strip()
     if _DATE_ONLY.match(text):
         return iso_date(text) + "T00:00:00Z"
@@ -110,6 +137,23 @@ def iso_timestamp(raw) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=_dt.timezone.utc)
     return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _is_epoch(raw) -> bool:
+    """Numbers, and digit strings too long to be a compact ISO date, count as Unix time."""
+    if isinstance(raw, bool):
+        return False
+    return isinstance(raw, (int, float)) or bool(_EPOCH.match(str(raw).strip()))
+
+
+def _epoch(raw) -> _dt.datetime:
+    """Unix seconds, or milliseconds when the number is too big to be seconds."""
+    try:
+        number = float(raw) if not isinstance(raw, int) else raw
+        seconds = number / 1000 if abs(number) > 10_000_000_000 else number
+        return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidValue(f"{raw!r} is out of range for a Unix timestamp") from None
 
 
 def email(raw: str) -> str:
@@ -125,17 +169,21 @@ def email(raw: str) -> str:
 def url(raw: str) -> str:
     """Scheme and host lower-cased, host IDNA-encoded, default port dropped; path kept as given."""
     text = str(raw).strip()
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        hostname, given_port = parts.hostname, parts.port
+    except ValueError as exc:  # an unclosed [IPv6 bracket, a port out of range
+        raise InvalidValue(f"{raw!r} is not a usable URL ({exc})") from None
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
+    if scheme not in ("http", "https") or not hostname:
         raise InvalidValue(f"{raw!r} is not an http(s) URL")
-    host = parts.hostname
+    host = hostname
     try:
         host = ip_address(host)
         host = f"[{host}]" if ":" in host else host
     except InvalidValue:
         host = dns_name(host)
-    port = parts.port if parts.port not in (None, 80 if scheme == "http" else 443) else None
+    port = given_port if given_port not in (None, 80 if scheme == "http" else 443) else None
     netloc = f"{host}:{port}" if port else host
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
 
@@ -188,23 +236,32 @@ def _tld(raw) -> str:
     if not text:
         raise InvalidValue(f"{raw!r} is not a top-level domain")
     if not text.isascii():
-        text = text.encode("idna").decode("ascii")
+        text = _idna(text, raw)
     if not all(_LABEL.match(label) for label in text.split(".")):
         raise InvalidValue(f"{raw!r} is not a top-level domain")
     return text
 
 
+def _idna(text: str, raw) -> str:
+    try:
+        return text.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise InvalidValue(f"{raw!r} is not a valid internationalised name ({exc})") from None
+
+
 def _label(raw) -> str:
     text = str(raw).strip().strip(".").lower()
     if not text.isascii():
-        text = text.encode("idna").decode("ascii")
+        text = _idna(text, raw)
     if not _LABEL.match(text):
         raise InvalidValue(f"{raw!r} is not a DNS label")
     return text
 
 
 def _pattern(raw) -> str:
-    text = str(raw).strip().lower()
+    text = str(raw).strip()
+    if not (text.startswith("/") and text.endswith("/") and len(text) > 2):
+        text = text.lower()  # a regex keeps its case: lower-casing would turn \D into \d (matched ignoring case)
     if len(text) < 3:
         raise InvalidValue(f"pattern {raw!r} is too short (3 characters at least)")
     if len(text) > 253:
@@ -214,7 +271,32 @@ def _pattern(raw) -> str:
             re.compile(text[1:-1])
         except re.error as exc:
             raise InvalidValue(f"regular expression {raw!r} does not compile: {exc}") from None
+        if _backtracks_badly(text[1:-1]):
+            raise InvalidValue(f"regular expression {raw!r} repeats a group that itself repeats or branches, "
+                               "which can take exponential time; use a glob or a flatter expression")
     return text
+
+
+def _backtracks_badly(regex: str) -> bool:
+    """True for shapes like (a+)+ or (a|aa)*: Python's re can take exponential time on them while
+    holding the interpreter, which would stall every request of the server."""
+    def walk(items, in_repeat: bool) -> bool:
+        for op, argument in items:
+            repeats = op in (_sre_parse.MAX_REPEAT, _sre_parse.MIN_REPEAT) and argument[1] > 1
+            if in_repeat and (repeats or op == _sre_parse.BRANCH):
+                return True
+            if any(walk(child, in_repeat or repeats) for child in _subpatterns(argument)):
+                return True
+        return False
+    return walk(_sre_parse.parse(regex), False)
+
+
+def _subpatterns(argument):
+    if isinstance(argument, _sre_parse.SubPattern):
+        yield argument
+    elif isinstance(argument, (tuple, list)):
+        for item in argument:
+            yield from _subpatterns(item)
 
 
 def _country(raw) -> str:
@@ -245,8 +327,18 @@ _KINDS = {
 KINDS = tuple(_KINDS)
 
 
+# Recent (kind, text) -> (display, key) answers: imports repeat subjects and values on line after
+# line. Bounded (cleared when full) so memory stays flat; failures are never remembered.
+_MEMO: dict[tuple[str, str], tuple[str, str]] = {}
+_MEMO_SIZE = 16384
+
+
 def normalize(kind: str, raw) -> tuple[str, str]:
     """(display, key) for `raw` read as `kind`; raises InvalidValue with the reason."""
+    if type(raw) is str:
+        known = _MEMO.get((kind, raw))
+        if known is not None:
+            return known
     try:
         display_fn, key_fn = _KINDS[kind]
     except KeyError:
@@ -256,7 +348,12 @@ def normalize(kind: str, raw) -> tuple[str, str]:
     if isinstance(raw, bool) or isinstance(raw, (dict, list)):
         raise InvalidValue(f"{raw!r} is not a {kind} value")
     display = display_fn(raw)
-    return display, (key_fn(display) if key_fn else display)
+    answer = display, (key_fn(display) if key_fn else display)
+    if type(raw) is str:
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.clear()
+        _MEMO[(kind, raw)] = answer
+    return answer
 
 
 def normalize_key(kind: str, raw) -> str:

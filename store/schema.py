@@ -58,6 +58,30 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX ips_by_number ON ips (version, hi, lo);
     """,
+    # 2: hIGMA hunt runs and what each run found, so a recurring hunt can say what is new
+    """
+    CREATE TABLE hunt_runs (
+        id           INTEGER PRIMARY KEY,
+        rule_id      TEXT NOT NULL,
+        rule_title   TEXT NOT NULL,
+        rule_digest  TEXT NOT NULL,
+        started      TEXT NOT NULL,
+        finished     TEXT NOT NULL,
+        sources      TEXT NOT NULL,
+        result_count INTEGER NOT NULL
+    );
+    CREATE INDEX hunt_runs_by_rule ON hunt_runs (rule_id, id);
+    CREATE TABLE hunt_results (
+        run_id       INTEGER NOT NULL REFERENCES hunt_runs (id) ON DELETE CASCADE,
+        subject_kind TEXT NOT NULL,
+        subject      TEXT NOT NULL,
+        groups       TEXT NOT NULL,
+        first_seen   TEXT,
+        last_seen    TEXT,
+        PRIMARY KEY (run_id, subject_kind, subject)
+    ) WITHOUT ROWID;
+    CREATE INDEX hunt_results_by_subject ON hunt_results (subject, subject_kind, run_id);
+    """,
 ]
 
 
