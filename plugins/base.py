@@ -32,6 +32,9 @@ class Finding:
     source: str
     first_seen: str | None = None
     last_seen: str | None = None
+    shown_as: str | None = None     # a companion value, not the pivot's characteristic (e.g. the
+                                    # certificate fingerprint beside its SANs): shown as an entity of
+                                    # this subject kind on extract, never expanded nor written to the store
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,20 @@ class Setting:
 
 class PluginError(RuntimeError):
     """A plugin could not answer; the message is shown to the analyst, so keep secrets out."""
+
+
+class PluginSkipped(PluginError):
+    """The plugin cannot take part in this request (e.g. no API key configured): the engine shows the
+    message once per request as an Inform instead of an error."""
+
+
+class PluginStopped(PluginError):
+    """The source stopped answering part-way (quota, rate limit, deadline): reported as a PartialError,
+    while `partial` (what was found before the stop, same type as the normal answer) is still used."""
+
+    def __init__(self, message: str, partial=None):
+        super().__init__(message)
+        self.partial = partial
 
 
 class Plugin(Protocol):

@@ -23,6 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 # name -> "module:Class"; the order is the order results are merged in
 AVAILABLE: dict[str, str] = {
     "local": "plugins.local:LocalPlugin",
+    "dns": "plugins.dns:DnsPlugin",
+    "cymru": "plugins.cymru:CymruPlugin",
+    "tls": "plugins.tls:TlsPlugin",
+    "rdap": "plugins.rdap:RdapPlugin",
+    "crtsh": "plugins.crtsh:CrtshPlugin",
+    "http": "plugins.http:HttpPlugin",
+    "urlscan": "plugins.urlscan:UrlscanPlugin",
+    "shodan": "plugins.shodan:ShodanPlugin",
+    "securitytrails": "plugins.securitytrails:SecurityTrailsPlugin",
 }
 
 DEFAULT_ENABLED = tuple(AVAILABLE)

@@ -133,7 +133,8 @@ class Annotator:
                response: TransformResponse) -> None:
         for finding in findings[:limit]:
             pivot = self.catalog.pivot(finding.pivot)
-            entity_type = finding.shown_as or entity_for_value(pivot.value.entity, pivot.value.kind, finding.value)
+            entity_type = (type_for_subject(finding.shown_as, finding.value) if finding.shown_as
+                           else entity_for_value(pivot.value.entity, pivot.value.kind, finding.value))
             entity = self._entity(entity_type, finding.value, trail + [Step(pivot.id, finding.value, subject.value)],
                                   pivot.id)
             sources = finding.source.split(",")
@@ -167,6 +168,12 @@ class Annotator:
             response.inform(text)
 
 
+_DESC_ASCII = {code: chr(0x10FFFF - code) for code in range(128)}
+
+
 def _desc(text: str | None) -> str:
     """Sort key putting the latest ISO timestamps first."""
-    return "".join(chr(0x10FFFF - ord(c)) for c in (text or ""))
+    text = text or ""
+    if text.isascii():  # ISO timestamps: one C-level pass instead of a generator
+        return text.translate(_DESC_ASCII)
+    return "".join(chr(0x10FFFF - ord(c)) for c in text)

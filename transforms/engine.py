@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 
 from dtf_catalog import Catalog, Pivot
 from entities.types import INPUT_KIND_OF_TYPE
-from plugins.base import EXPAND, EXTRACT, Context, Expansion, Finding, Hit, Plugin, PluginError, Subject
+from plugins.base import (EXPAND, EXTRACT, Context, Expansion, Finding, Hit, Plugin, PluginError, PluginSkipped,
+                          PluginStopped, Subject)
 from store import Observation
 from store.normalize import InvalidValue, normalize
 
 from .annotate import Annotator, Step, read_trail
-from .model import BadRequest, TransformRequest, TransformResponse
+from .model import INFORM, PARTIAL, BadRequest, TransformRequest, TransformResponse
 from .registry import EXPAND as EXPAND_KIND
 from .registry import EXTRACT as EXTRACT_KIND
 from .registry import PIVOT as PIVOT_KIND
@@ -104,7 +105,7 @@ class Engine:
         assert spec.kind == PIVOT_KIND, spec.kind
         findings = self._extract_all(leaves, subject, ctx, response)
         merged: dict[Subject, Merged] = {}
-        for finding in findings:
+        for finding in (f for f in findings if not f.shown_as):
             leaf = self.catalog.pivot(finding.pivot)
             found = self._expand(leaf, finding.key, pivot_output_kinds(leaf, subject.kind), ctx, response)
             for key, item in found.items():
@@ -141,14 +142,14 @@ class Engine:
         return [p for p in self.plugins if ability in p.capabilities().get(pivot_id, ())]
 
     def _ask(self, calls, ctx: Context, response: TransformResponse):
-        """Run (plugin, callable) pairs in parallel under the deadline; failures become PartialErrors."""
+        """Run (plugin, callable) pairs in parallel under the deadline; failures become PartialErrors
+        (a skipped plugin: one Inform; a stopped one still contributes what it found before stopping)."""
         if len(calls) == 1:  # the common offline case: no thread hop
             plugin, call = calls[0]
             try:
                 return [(plugin, call())]
             except PluginError as exc:
-                response.partial(f"{plugin.name}: {exc}")
-                return []
+                return _settle_failure(plugin, exc, response)
         running = {self._pool.submit(call): plugin for plugin, call in calls}
         done, late = futures.wait(running, timeout=ctx.remaining())
         answers = []
@@ -157,7 +158,7 @@ class Engine:
             try:
                 answers.append((plugin, future.result()))
             except PluginError as exc:
-                response.partial(f"{plugin.name}: {exc}")
+                answers.extend(_settle_failure(plugin, exc, response))
             except Exception as exc:  # a plugin bug must not sink the other sources' answers
                 response.partial(f"{plugin.name}: failed ({type(exc).__name__})")
         for future in late:
@@ -199,7 +200,7 @@ class Engine:
                 for source in hit.source.split(","):
                     item.add(hit.pivot, key_display(hit), source, hit.first_seen, hit.last_seen)
             if expansion.truncated:
-                self.annotator.note_truncated(response, plugin.name, expansion.total)
+                self.annotator.note_truncated(response, plugin.name, expansion.total, len(expansion.hits))
         return merged
 
 
@@ -213,7 +214,14 @@ class Engine:
             cached = self.cache.get(cache_key)
             if cached is not None:
                 return cached
-            answer = call()
+            try:
+                answer = call()
+            except PluginStopped as exc:  # remember what was found before the source stopped
+                if exc.partial is not None and self.recorder is not None:
+                    observations = [o for o in to_observations(exc.partial) if o is not None]
+                    if observations:
+                        self.recorder(observations)
+                raise
             self.cache.put(cache_key, answer)
             if self.recorder is not None:
                 observations = [o for o in to_observations(answer) if o is not None]
@@ -221,6 +229,16 @@ class Engine:
                     self.recorder(observations)
             return answer
         return wrapped
+
+
+def _settle_failure(plugin, exc: PluginError, response: TransformResponse) -> list:
+    """Report a plugin failure once per request; a stopped plugin's partial answer is kept."""
+    text = f"{plugin.name}: {exc}"
+    kind = INFORM if isinstance(exc, PluginSkipped) else PARTIAL
+    if (kind, text) not in response.messages:
+        response.messages.append((kind, text))
+    partial = getattr(exc, "partial", None)
+    return [(plugin, partial)] if isinstance(exc, PluginStopped) and partial is not None else []
 
 
 def _public_settings(plugin) -> dict:
@@ -232,6 +250,8 @@ def _now() -> str:
 
 
 def _observation_of_finding(subject: Subject, finding: Finding, source: str):
+    if finding.shown_as:
+        return None     # a companion value is not an observation of the pivot
     seen = _now()
     return Observation(subject.kind, subject.value, finding.pivot, finding.value, finding.key, source,
                        finding.first_seen or seen, finding.last_seen or seen)
@@ -261,4 +281,4 @@ def key_display(hit: Hit) -> str:
 
 def _with_sources(finding: Finding, sources: set[str]) -> Finding:
     return Finding(finding.pivot, finding.value, finding.key, ",".join(sorted(sources)),
-                   finding.first_seen, finding.last_seen)
+                   finding.first_seen, finding.last_seen, finding.shown_as)
