@@ -144,7 +144,7 @@ class Engine:
     def _ask(self, calls, ctx: Context, response: TransformResponse):
         """Run (plugin, callable) pairs in parallel under the deadline; failures become PartialErrors
         (a skipped plugin: one Inform; a stopped one still contributes what it found before stopping)."""
-        if len(calls) == 1:  # the common offline case: no thread hop
+        if len(calls) == 1 and not getattr(calls[0][0], "live", False):  # offline store: no thread hop needed
             plugin, call = calls[0]
             try:
                 return [(plugin, call())]
