@@ -24,6 +24,7 @@ log = logging.getLogger("dtf.service")
 TRANSFORM_PROVIDERS: list[str] = [
     "transforms.service:pivot_transforms",
     "transforms.catalog_transforms:catalog_transforms",
+    "higma.transforms:higma_transforms",
 ]
 
 
