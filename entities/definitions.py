@@ -208,7 +208,8 @@ def catalog_entities() -> list[EntityDef]:
         make("dtf.HigmaRule", "hIGMA Rule", "hIGMA Rules",
              "A hIGMA rule: groups of DTF pivots and a condition that together describe one campaign's "
              "infrastructure.", "sigma", [
-                 _value("dtf.HigmaRule", "Rule ID", "4d5e6f7a-8b9c-0d1e-2f3a-4b5c6d7e8f9a"),
+                 _value("dtf.HigmaRule", "Title", "LandUpdate808 Backend C2 Pivot"),
+                 EntityField("dtf.higma.id", "Rule ID", sample="4d5e6f7a-8b9c-0d1e-2f3a-4b5c6d7e8f9a"),
                  EntityField("dtf.title", "Title"),
                  EntityField("dtf.status", "Status", sample="experimental"),
                  EntityField("dtf.description", "Description"),
