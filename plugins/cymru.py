@@ -30,7 +30,8 @@ from dtf_catalog import Catalog, Pivot
 from store.normalize import InvalidValue, normalize
 
 from .base import EXTRACT, Context, Expansion, Finding, PluginError, Subject
-from .dns import (DnsLookup, ResolverSettings, is_documentation_address, is_reserved_name, partial_or_whole,
+from .parsers.names import is_documentation_address, is_reserved_name
+from .dns import (DnsLookup, ResolverSettings, partial_or_whole,
                   setting_int)
 
 ORIGIN_ZONE = dns.name.from_text("origin.asn.cymru.com")

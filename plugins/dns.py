@@ -52,11 +52,9 @@ from dtf_catalog import Catalog, Pivot
 from store.normalize import InvalidValue, normalize, registrable_parts
 
 from .base import EXPAND, EXTRACT, Context, Expansion, Finding, Hit, PluginError, PluginStopped, Subject
+from .parsers.names import is_documentation_address, is_reserved_name
 
 
-RESERVED_SUFFIXES = ("test", "example", "invalid", "localhost", "example.com", "example.net", "example.org")
-DOCUMENTATION_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
-    "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32", "3fff::/20"))
 MAX_CNAME_HOPS = 4
 DEADLINE_MARGIN = 0.05      # seconds kept back so a lookup ends before the engine gives up on us
 MEMO_SIZE = 4096
@@ -136,18 +134,6 @@ class ResolverSettings:
             memo_seconds=setting_float(owner, settings, "memo_seconds", 30.0),
             allow_reserved=setting_bool(owner, settings, "allow_reserved"),
         )
-
-
-# ---- reserved names ------------------------------------------------------------------------------
-
-def is_reserved_name(name: str) -> bool:
-    name = name.rstrip(".").lower()
-    return any(name == s or name.endswith("." + s) for s in RESERVED_SUFFIXES)
-
-
-def is_documentation_address(ip: str) -> bool:
-    address = ipaddress.ip_address(ip)
-    return any(address.version == net.version and address in net for net in DOCUMENTATION_NETWORKS)
 
 
 # ---- answers -------------------------------------------------------------------------------------

@@ -19,10 +19,12 @@ import mmh3
 import ppdeep
 
 from dtf_catalog import Catalog, Pivot
+from store.normalize import url_host
 
-from .base import EXTRACT, Context, Expansion, Finding, PluginError, Subject
+from .base import EXTRACT, Context, Expansion, Finding, PluginError, PluginSkipped, Subject
 from .http_fetch import FetchError, Fetched, Fetcher, FetchPolicy, FetchRefused, OnceCache
-from .netguard import guard_from_settings
+from .netguard import guard_from_settings, truthy
+from .parsers.names import is_reserved_name
 from .parsers import normalised_values
 from .parsers.page import (Page, decode, find_keywords, find_markers, is_external, parse_keywords, parse_markers,
                            parse_page, resource_name)
@@ -101,6 +103,8 @@ class HttpPlugin:
                                                          verify_tls=False, retries=0),
                                guard_from_settings(self.settings))
         self.cache_scope = {k: str(v) for k, v in self.settings.items() if k != "allow_loopback"}
+        # test-only settings: the loopback test sites live under .test names
+        self.allow_reserved = truthy(self.settings.get("allow_reserved")) or truthy(self.settings.get("allow_loopback"))
         self._pages = OnceCache(ttl=120.0)
         self._hashes = OnceCache(ttl=120.0)
 
@@ -110,6 +114,9 @@ class HttpPlugin:
     def extract(self, pivot: Pivot, subject: Subject, ctx: Context) -> list[Finding]:
         if subject.kind not in ("domain", "url") or pivot.id not in PIVOTS:
             return []
+        host = url_host(subject.value) if subject.kind == "url" else subject.value
+        if is_reserved_name(host) and not self.allow_reserved:
+            raise PluginSkipped(f"{host} is a reserved name that exists on no public server; nothing fetched")
         deadline = ctx.deadline - DEADLINE_MARGIN
         try:
             analysis = self._pages.get(subject, lambda: self.analyse(subject, deadline), deadline - time.monotonic())

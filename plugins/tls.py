@@ -34,8 +34,9 @@ from dtf_catalog import Catalog, Pivot
 from store.normalize import InvalidValue, normalize
 
 from .base import EXTRACT, Context, Expansion, Finding, PluginError, Subject
-from .dns import DEADLINE_MARGIN, is_reserved_name, setting_bool, setting_float, setting_int
+from .dns import DEADLINE_MARGIN, setting_bool, setting_float, setting_int
 from .netguard import AddressRefused, guard_from_settings
+from .parsers.names import is_reserved_name
 
 FINGERPRINT_KIND = "hash"      # shown as the hash subject kind's entity (maltego.Hash)
 

@@ -21,7 +21,7 @@ import pytest
 
 from dtf_catalog import default_catalog
 from http_replay import ReplayServer, Route
-from plugins.base import Context, PluginError, Subject
+from plugins.base import Context, PluginError, PluginSkipped, Subject
 from plugins.http import HttpPlugin
 from plugins.http_fetch import Fetcher, FetchPolicy, FetchRefused
 from plugins.netguard import Guard, refusal_reason
@@ -295,9 +295,20 @@ def test_dns_rebinding_cannot_switch_the_address_after_the_check(site):
     assert len(server.requests_to("/plain")) == 1
 
 
-def test_loopback_is_refused_by_default(site):
+def test_reserved_names_are_never_fetched(site):
+    """Demo and documentation names exist on no public server: skipped with an Inform, nothing sent."""
     server, dns_server = site
     http = HttpPlugin(CATALOG, {"dns_servers": "127.0.0.1", "dns_port": str(dns_server.port)})
+    with pytest.raises(PluginSkipped, match="site.test is a reserved name"):
+        extract(http, "P0401.001", Subject("domain", "site.test"))
+    assert server.received == []
+    assert dns_server.a_queries("site.test") == 0
+
+
+def test_loopback_is_refused_by_default(site):
+    server, dns_server = site
+    http = HttpPlugin(CATALOG, {"dns_servers": "127.0.0.1", "dns_port": str(dns_server.port),
+                                "allow_reserved": "true"})
     with pytest.raises(PluginError, match="127.0.0.1 is a loopback address; refused"):
         extract(http, "P0401.001", url(server))
     with pytest.raises(PluginError, match=r"cdn.test \(127.0.0.1\) is a loopback address; refused"):

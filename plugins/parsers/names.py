@@ -1,6 +1,8 @@
 """Small helpers on DNS names that several parsers need."""
 from __future__ import annotations
 
+import ipaddress
+
 from store.normalize import InvalidValue, dns_name, registrable_parts
 
 
@@ -35,3 +37,23 @@ def reserved_tld(name: str) -> str | None:
     if labels[-2:] == ["home", "arpa"]:
         return "home.arpa"
     return labels[-1] if labels[-1] in RESERVED_TLDS else None
+
+
+# Names and networks reserved for documentation and testing (RFC 2606, 5737, 3849, 9637): they never exist on
+# the Internet, so live plugins leave them alone unless a test allows them.
+RESERVED_SECOND_LEVEL = ("example.com", "example.net", "example.org")
+DOCUMENTATION_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32", "3fff::/20"))
+
+
+def is_reserved_name(name: str) -> bool:
+    """True for names under a special-use TLD or the documentation domains (a.example.com, x.test)."""
+    name = name.rstrip(".").lower()
+    if reserved_tld(name):
+        return True
+    return any(name == s or name.endswith("." + s) for s in RESERVED_SECOND_LEVEL)
+
+
+def is_documentation_address(ip: str) -> bool:
+    address = ipaddress.ip_address(ip)
+    return any(address.version == net.version and address in net for net in DOCUMENTATION_NETWORKS)
