@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from entities.types import type_for_subject
 from plugins.base import EXPAND, Context, Subject
 from plugins.local import NAME_RULES, name_values
-from store.normalize import InvalidValue, iso_date, normalize, url_host
+from store.normalize import is_ip, iso_date, url_host
 from transforms.model import TransformResponse
 
 from .history import HuntHistory, RecordedResult, RunRecord
@@ -269,7 +269,7 @@ class Runner:
             host = url_host(subject.value).strip("[]")
             if not host:
                 return []
-            kind = "ip" if _is_ip(host) else "domain"
+            kind = "ip" if is_ip(host) else "domain"
             lifted = Subject(kind, host)
             return self._lift(lifted) if kind == "ip" else [lifted]
         if subject.kind == "ip":
@@ -309,16 +309,9 @@ def _host_of(subject: Subject) -> str | None:
         return subject.value
     if subject.kind == "url":
         host = url_host(subject.value)
-        return host if host and not _is_ip(host.strip("[]")) else None
+        return host if host and not is_ip(host.strip("[]")) else None
     return None
 
-
-def _is_ip(text: str) -> bool:
-    try:
-        normalize("ip", text)
-        return True
-    except InvalidValue:
-        return False
 
 
 def _day(text: str | None) -> str | None:

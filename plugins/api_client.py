@@ -36,8 +36,8 @@ from urllib3.util.retry import Retry
 
 from store.importer import RecordError
 
-from . import keys
-from .base import Context, Expansion, PluginError, PluginSkipped, PluginStopped
+from . import keys, query
+from .base import EXPAND, EXTRACT, Context, Expansion, PluginError, PluginSkipped, PluginStopped
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 DEADLINE_MARGIN = 0.4       # seconds kept free so the engine receives the answer before its own deadline
@@ -348,6 +348,7 @@ class KeyedPlugin:
     default_max_pages = 2
     auth_header: str | None = None
     auth_param: str | None = None
+    extract_pivots: tuple[str, ...] = ()   # what one indicator lookup can tell; searches come from plugins.query
 
     def __init__(self, catalog, settings: dict | None = None):
         self.catalog = catalog
@@ -359,6 +360,19 @@ class KeyedPlugin:
         self.max_pages = _positive(self.settings.get("max_pages"), self.default_max_pages, int)
         self.retries = _count(self.settings.get("retries"), 2)
         self.memo = Memo()
+
+    def capabilities(self) -> dict[str, set[str]]:
+        caps: dict[str, set[str]] = {}
+        for pivot_id in query.supported_pivots(self.service):
+            if pivot_id in self.catalog.pivots and self.catalog.pivot(pivot_id).value:
+                caps.setdefault(pivot_id, set()).add(EXPAND)
+        for pivot_id in self.extract_pivots:
+            caps.setdefault(pivot_id, set()).add(EXTRACT)
+        return caps
+
+    def to_query(self, group) -> dict:
+        """An AND group of (pivot, value) pairs as this service's query (see plugins.query)."""
+        return query.convert(self.service, group)
 
     def require_key(self, ctx: Context) -> str:
         """The request's key; without one the plugin is skipped (one Inform saying how to add it)."""

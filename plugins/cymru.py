@@ -30,6 +30,7 @@ from dtf_catalog import Catalog, Pivot
 from store.normalize import InvalidValue, normalize
 
 from .base import EXTRACT, Context, Expansion, Finding, PluginError, Subject
+from .parsers import normalised_values
 from .parsers.names import is_documentation_address, is_reserved_name
 from .dns import (DnsLookup, ResolverSettings, partial_or_whole,
                   setting_int)
@@ -127,15 +128,8 @@ class CymruPlugin:
             raw = self._as_names([asn for o in origins for asn in o.asns], ctx, problems)
         else:
             raw = [asn for o in origins for asn in o.asns]
-        findings, seen = [], set()
-        for value in raw:
-            try:
-                display, key = normalize(pivot.value.kind, value)
-            except InvalidValue:
-                continue
-            if key not in seen:
-                seen.add(key)
-                findings.append(Finding(pivot.id, display, key, self.name))
+        findings = [Finding(pivot.id, display, key, self.name)
+                    for display, key in normalised_values(pivot.value.kind, raw)]
         return partial_or_whole(findings, problems)
 
     # ---- steps -----------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from store.normalize import InvalidValue, iso_timestamp, normalize
 
 from . import query
 from .api_client import Gather, KeyedPlugin, json_documents
-from .base import EXPAND, EXTRACT, Context, Expansion, Finding, Hit, PluginError, PluginSkipped, Subject
+from .base import Context, Expansion, Finding, Hit, PluginError, PluginSkipped, Subject
 from .keys import key_setting
 
 SEARCH = "/shodan/host/search"
@@ -43,18 +43,8 @@ class ShodanPlugin(KeyedPlugin):
     default_max_pages = 2
     auth_param = "key"
     global_settings = [key_setting("shodan")]
+    extract_pivots = EXTRACTS
 
-    def capabilities(self) -> dict[str, set[str]]:
-        caps: dict[str, set[str]] = {}
-        for pivot_id in query.supported_pivots("shodan"):
-            if pivot_id in self.catalog.pivots and self.catalog.pivot(pivot_id).value:
-                caps.setdefault(pivot_id, set()).add(EXPAND)
-        for pivot_id in EXTRACTS:
-            caps.setdefault(pivot_id, set()).add(EXTRACT)
-        return caps
-
-    def to_query(self, group) -> dict:
-        return query.convert("shodan", group)
 
     # ---- expand -----------------------------------------------------------------------------------
 

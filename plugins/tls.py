@@ -31,11 +31,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from dtf_catalog import Catalog, Pivot
-from store.normalize import InvalidValue, normalize
 
 from .base import EXTRACT, Context, Expansion, Finding, PluginError, Subject
 from .dns import DEADLINE_MARGIN, setting_bool, setting_float, setting_int
 from .netguard import AddressRefused, guard_from_settings
+from .parsers import normalised_values
 from .parsers.names import is_reserved_name
 
 FINGERPRINT_KIND = "hash"      # shown as the hash subject kind's entity (maltego.Hash)
@@ -115,15 +115,8 @@ class TlsPlugin:
             raw = certificate.san_names
         else:
             raw = (certificate.not_before,)
-        findings, seen = [], set()
-        for value in raw:
-            try:
-                display, key = normalize(pivot.value.kind, value)
-            except InvalidValue:
-                continue
-            if key not in seen:
-                seen.add(key)
-                findings.append(Finding(pivot.id, display, key, self.name))
+        findings = [Finding(pivot.id, display, key, self.name)
+                    for display, key in normalised_values(pivot.value.kind, raw)]
         findings.append(Finding(pivot.id, certificate.sha256, certificate.sha256, self.name,
                                 shown_as=FINGERPRINT_KIND))
         return findings

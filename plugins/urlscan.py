@@ -17,7 +17,7 @@ from store.normalize import InvalidValue, iso_timestamp, normalize
 
 from . import query
 from .api_client import Gather, KeyedPlugin, json_documents
-from .base import EXPAND, EXTRACT, Context, Expansion, Finding, Hit, PluginError, PluginSkipped, Subject
+from .base import Context, Expansion, Finding, Hit, PluginError, PluginSkipped, Subject
 from .keys import key_setting
 
 SEARCH = "/api/v1/search/"
@@ -38,18 +38,8 @@ class UrlscanPlugin(KeyedPlugin):
     default_max_pages = 5
     auth_header = "API-Key"
     global_settings = [key_setting("urlscan")]
+    extract_pivots = FROM_SCAN + FROM_RESULT
 
-    def capabilities(self) -> dict[str, set[str]]:
-        caps: dict[str, set[str]] = {}
-        for pivot_id in query.supported_pivots("urlscan"):
-            if pivot_id in self.catalog.pivots and self.catalog.pivot(pivot_id).value:
-                caps.setdefault(pivot_id, set()).add(EXPAND)
-        for pivot_id in FROM_SCAN + FROM_RESULT:
-            caps.setdefault(pivot_id, set()).add(EXTRACT)
-        return caps
-
-    def to_query(self, group) -> dict:
-        return query.convert("urlscan", group)
 
     # ---- expand: value -> scans -> pages ------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator
 import orjson
 
 from .db import Observation, Store
-from .normalize import InvalidValue, iso_timestamp, normalize, url, url_host
+from .normalize import InvalidValue, is_ip, iso_timestamp, normalize, url, url_host
 
 MAX_REPORTED_ERRORS = 50
 
@@ -106,7 +106,7 @@ class Importer:
             raise RecordError(f"a relation needs kind 'url', got {record.kind!r}")
         address = url(record.subject)
         host = url_host(address)
-        given = normalize("domain", record.host)[1] if not _is_ip(record.host) else normalize("ip", record.host)[1]
+        given = normalize("domain", record.host)[1] if not is_ip(record.host) else normalize("ip", record.host)[1]
         if given != host.strip("[]"):
             raise RecordError(f"host {record.host!r} is not the host of {record.subject!r}")
         return address, given
@@ -147,13 +147,6 @@ SUBJECT_KIND_NORMALISER = {"domain": "domain", "ip": "ip", "url": "url", "hash":
                            "email": "email"}
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        normalize("ip", text)
-        return True
-    except InvalidValue:
-        return False
-
 
 # ---- JSON lines ---------------------------------------------------------------------------------
 
@@ -163,13 +156,14 @@ _FIELD_SET = frozenset(_FIELDS)
 
 def read_jsonl(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[str, object]]:
     """One record per non-empty line; a malformed line becomes a RecordError at its location."""
+    name = str(path)  # formatted once, not on every line
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
             if progress:
                 progress(len(line))
             if not line.strip():
                 continue
-            location = f"{path}:{number}"
+            location = f"{name}:{number}"
             try:
                 data = orjson.loads(line)
             except orjson.JSONDecodeError as exc:

@@ -22,7 +22,7 @@ except ImportError:  # Python 3.10
 
 __all__ = [
     "InvalidValue", "normalize", "normalize_key", "KINDS", "SUBJECT_KINDS",
-    "dns_name", "ip_address", "asn", "iso_date", "iso_timestamp", "email", "url", "url_host", "registrable_parts",
+    "dns_name", "ip_address", "is_ip", "asn", "iso_date", "iso_timestamp", "email", "url", "url_host", "registrable_parts",
 ]
 
 
@@ -76,6 +76,18 @@ def ip_address(raw: str) -> str:
     if address.version == 6 and address.ipv4_mapped:  # same text on every Python version (RFC 5952 s5)
         return f"::ffff:{address.ipv4_mapped}"
     return str(address)
+
+
+def is_ip(text: str) -> bool:
+    """True when `text` (brackets allowed, as in URL hosts) is an IPv4 or IPv6 address."""
+    text = str(text).strip().strip("[]")
+    if ":" not in text and not text[-1:].isdigit():
+        return False  # IPv4 ends in a digit and IPv6 has a colon: a name, without parsing
+    try:
+        ip_address(text)
+        return True
+    except InvalidValue:
+        return False
 
 
 def asn(raw) -> str:
