@@ -18,7 +18,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .normalize import registrable_parts
+from .normalize import is_ip, registrable_parts
 from .schema import SCHEMA_VERSION, migrate
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "var" / "dtf.sqlite3"
@@ -164,8 +164,8 @@ class Store:
                 ips.add(o.subject)
             if o.pivot == self.resolution_pivot:
                 ips.add(o.value_key)
-        domains.update(host for _, host in relations if not _looks_like_ip(host))
-        ips.update(host.strip("[]") for _, host in relations if _looks_like_ip(host))
+        domains.update(host for _, host in relations if not is_ip(host))
+        ips.update(host.strip("[]") for _, host in relations if is_ip(host))
         if domains:
             rows, labels = [], []
             for name in domains:
@@ -314,14 +314,6 @@ class Store:
 
     def integrity_ok(self) -> bool:
         return self.connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
-
-def _looks_like_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        return True
-    except ValueError:
-        return False
 
 
 def _glob_to_regex(glob: str) -> str:
