@@ -387,6 +387,14 @@ class KeyedPlugin:
                          self.auth_param, retries=self.retries)
 
 
+def whole_number(raw) -> int | None:
+    """An API's count field, whether it arrives as a number or as a string of digits."""
+    try:
+        return int(str(raw).strip())
+    except (TypeError, ValueError):
+        return None
+
+
 def _count(raw, default: int) -> int:
     if raw in (None, ""):
         return default

@@ -19,7 +19,7 @@ from store.importer import Record, RecordError
 from store.normalize import InvalidValue, iso_timestamp, normalize, registrable_parts
 
 from . import query
-from .api_client import Gather, KeyedPlugin, json_documents
+from .api_client import Gather, KeyedPlugin, json_documents, whole_number
 from .base import Context, Expansion, Finding, Hit, PluginError, PluginSkipped, Subject
 from .keys import key_setting
 
@@ -144,14 +144,7 @@ def _list_page(data) -> tuple[list[dict], int | None, int | None]:
         raise PluginError("SecurityTrails list answer has no records list")
     meta = data.get("meta") or {}
     return ([r for r in data.get("records") or [] if isinstance(r, dict)],
-            _whole(data.get("record_count")), _whole(meta.get("max_page")))
-
-
-def _whole(raw) -> int | None:
-    try:
-        return int(str(raw).strip())
-    except (TypeError, ValueError):
-        return None
+            whole_number(data.get("record_count")), whole_number(meta.get("max_page")))
 
 
 def _norm(kind: str, raw) -> tuple[str, str] | None:

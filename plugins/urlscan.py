@@ -16,7 +16,7 @@ from store.importer import Record, RecordError
 from store.normalize import InvalidValue, iso_timestamp, normalize
 
 from . import query
-from .api_client import Gather, KeyedPlugin, json_documents
+from .api_client import Gather, KeyedPlugin, json_documents, whole_number
 from .base import Context, Expansion, Finding, Hit, PluginError, PluginSkipped, Subject
 from .keys import key_setting
 
@@ -121,7 +121,7 @@ def _search_page(data) -> tuple[list[dict], int | None]:
     if not isinstance(data, dict) or not isinstance(data.get("results", []), list):
         raise PluginError("urlscan.io search answer has no results list")
     results = [r for r in data.get("results") or [] if isinstance(r, dict)]
-    return results, _whole(data.get("total"))
+    return results, whole_number(data.get("total"))
 
 
 def _cursor(scan: dict) -> str | None:
@@ -129,13 +129,6 @@ def _cursor(scan: dict) -> str | None:
     if isinstance(sort, list) and sort:
         return ",".join(str(part) for part in sort)
     return None
-
-
-def _whole(raw) -> int | None:
-    try:
-        return int(str(raw).strip())
-    except (TypeError, ValueError):
-        return None
 
 
 def _norm(kind: str, raw) -> tuple[str, str] | None:
