@@ -33,7 +33,7 @@ export: install
 run: install demo export
 	@echo
 	@echo "Next: open http://$(HOST):$(PORT)/ , or import dist/ into Maltego (see README)."
-	@echo "Try:  $(PY) server.py local dtfp0101010pivotdomain shop-login.regway.test"
+	@echo "Try:  $(PY) server.py local dtfp0101010pivotdomain calmoriver.test"
 	@echo
 	$(PY) server.py runserver --host $(HOST) --port $(PORT)
 

@@ -252,8 +252,11 @@ class Runner:
     def _expand(self, leaf, key: str, messages: list[str]) -> dict[Subject, Evidence]:
         ctx = Context(settings={}, limit=self.limit, deadline=time.monotonic() + self.call_deadline)
         response = TransformResponse()
-        merged = self.engine._expand(leaf, key, frozenset(leaf.outputs), ctx, response)
-        for _, text in response.messages:
+        merged = self.engine.expand_value(leaf, key, frozenset(leaf.outputs), ctx, response)
+        texts = [text for _, text in response.messages]
+        texts += [f"{source}: more available than were fetched" for source in response.truncated_sources
+                  if not any(t.startswith(f"{source}:") or f"(source: {source})" in t for t in texts)]
+        for text in texts:
             if text not in messages:
                 messages.append(text)
         found: dict[Subject, Evidence] = {}
@@ -300,7 +303,7 @@ class Runner:
         if leaf.match == "pattern":
             return bool(name) and name_pattern_matches(target.matcher.key, name)
         ctx = Context(settings={}, limit=self.limit, deadline=time.monotonic() + self.call_deadline)
-        findings = self.engine._extract_all([leaf], subject, ctx, TransformResponse())
+        findings = self.engine.extract_values([leaf], subject, ctx, TransformResponse())
         return any(target.matcher.matches(f.value, f.key) for f in findings)
 
 

@@ -152,19 +152,24 @@ class Annotator:
     @staticmethod
     def _limit_message(response: TransformResponse, found: int, limit: int) -> None:
         if found > limit:
-            more = " or more" if any("more available" in text or "(source: " in text
-                                     for _, text in response.messages) else ""
+            more = " or more" if response.more_available else ""
             response.inform(f"showing {limit} of {found}{more} results; raise the result limit to see more")
 
     @staticmethod
-    def note_truncated(response: TransformResponse, source: str, total: int | None, shown: int | None = None) -> None:
-        """Say that a source held more than it gave: "showing N of M (source: x)" when both are known."""
+    def note_truncated(response: TransformResponse, source: str, total: int | None, shown: int | None = None,
+                       announce: bool = True) -> None:
+        """Record that a source held more than it gave; say "showing N of M (source: x)" when both are
+        known. The local store's cut-off is only folded into the overall "showing N of M or more"."""
+        if source not in response.truncated_sources:
+            response.truncated_sources.append(source)
         if total and shown is not None:
             text = f"showing {shown} of {total} (source: {source})"
-        else:
+        elif announce:
             detail = f" ({total} in all)" if total else ""
             text = f"{source}: more available{detail} than were fetched"
-        if (("Inform", text)) not in response.messages:
+        else:
+            return
+        if ("Inform", text) not in response.messages:
             response.inform(text)
 
 

@@ -18,7 +18,7 @@ from plugins.base import (EXPAND, EXTRACT, Context, Expansion, Finding, Hit, Plu
 from store import Observation
 from store.normalize import InvalidValue, normalize
 
-from .annotate import Annotator, Step, read_trail
+from .annotate import Annotator, read_trail
 from .model import INFORM, PARTIAL, BadRequest, TransformRequest, TransformResponse
 from .registry import EXPAND as EXPAND_KIND
 from .registry import EXTRACT as EXTRACT_KIND
@@ -93,21 +93,21 @@ class Engine:
         trail = read_trail(request.entity.properties)
         if spec.kind == EXPAND_KIND:
             key = self._value_key(pivot, request.entity.value)
-            merged = self._expand(pivot, key, frozenset(pivot.outputs), ctx, response)
+            merged = self.expand_value(pivot, key, frozenset(pivot.outputs), ctx, response)
             self.annotator.results(merged.values(), trail, request.limit, response, seed=None)
             return response
         subject = self._subject(spec, request)
         leaves = distinct_leaves(self.catalog.leaves(pivot.id), subject.kind)
         if spec.kind == EXTRACT_KIND:
-            findings = self._extract_all(leaves, subject, ctx, response)
+            findings = self.extract_values(leaves, subject, ctx, response)
             self.annotator.values(findings, trail, subject, request.limit, response)
             return response
         assert spec.kind == PIVOT_KIND, spec.kind
-        findings = self._extract_all(leaves, subject, ctx, response)
+        findings = self.extract_values(leaves, subject, ctx, response)
         merged: dict[Subject, Merged] = {}
         for finding in (f for f in findings if not f.shown_as):
             leaf = self.catalog.pivot(finding.pivot)
-            found = self._expand(leaf, finding.key, pivot_output_kinds(leaf, subject.kind), ctx, response)
+            found = self.expand_value(leaf, finding.key, pivot_output_kinds(leaf, subject.kind), ctx, response)
             for key, item in found.items():
                 target = merged.setdefault(key, Merged(key))
                 for step, sources in item.steps.items():
@@ -166,7 +166,9 @@ class Engine:
             response.partial(f"{running[future].name}: no answer within the {self.deadline:.0f} s deadline")
         return answers
 
-    def _extract_all(self, leaves: list[Pivot], subject: Subject, ctx: Context,
+    # ---- building blocks (also used by the hIGMA runner) --------------------------------------------
+
+    def extract_values(self, leaves: list[Pivot], subject: Subject, ctx: Context,
                      response: TransformResponse) -> list[Finding]:
         calls = []
         for leaf in leaves:
@@ -184,7 +186,7 @@ class Engine:
                 merged_sources.setdefault(key, set()).add(finding.source)
         return [_with_sources(seen[k], merged_sources[k]) for k in seen]
 
-    def _expand(self, pivot: Pivot, key: str, wanted: frozenset[str], ctx: Context,
+    def expand_value(self, pivot: Pivot, key: str, wanted: frozenset[str], ctx: Context,
                 response: TransformResponse) -> dict[Subject, Merged]:
         calls = [(p, self._remembered(p, ("expand", pivot.id, key, wanted, ctx.limit),
                                       lambda p=p: p.expand(pivot, key, wanted, ctx),
@@ -200,7 +202,8 @@ class Engine:
                 for source in hit.source.split(","):
                     item.add(hit.pivot, key_display(hit), source, hit.first_seen, hit.last_seen)
             if expansion.truncated:
-                self.annotator.note_truncated(response, plugin.name, expansion.total, len(expansion.hits))
+                self.annotator.note_truncated(response, plugin.name, expansion.total, len(expansion.hits),
+                                              announce=getattr(plugin, "live", False))
         return merged
 
 

@@ -48,6 +48,11 @@ class TransformResponse:
     entities: list[OutputEntity] = field(default_factory=list)
     messages: list[tuple[str, str]] = field(default_factory=list)  # (type, text)
     error: str | None = None                                       # whole-request failure
+    truncated_sources: list[str] = field(default_factory=list)     # sources that held more than they gave
+
+    @property
+    def more_available(self) -> bool:
+        return bool(self.truncated_sources)
 
     def inform(self, text: str) -> None:
         self.messages.append((INFORM, text))
