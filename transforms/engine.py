@@ -153,7 +153,7 @@ class Engine:
         running = {self._pool.submit(call): plugin for plugin, call in calls}
         done, late = futures.wait(running, timeout=ctx.remaining())
         answers = []
-        for future in done:
+        for future in (f for f in running if f in done):  # in asking order, so results are stable
             plugin = running[future]
             try:
                 answers.append((plugin, future.result()))
@@ -161,7 +161,7 @@ class Engine:
                 answers.extend(_settle_failure(plugin, exc, response))
             except Exception as exc:  # a plugin bug must not sink the other sources' answers
                 response.partial(f"{plugin.name}: failed ({type(exc).__name__})")
-        for future in late:
+        for future in (f for f in running if f in late):
             future.cancel()
             response.partial(f"{running[future].name}: no answer within the {self.deadline:.0f} s deadline")
         return answers
