@@ -43,7 +43,6 @@ class SecurityTrailsPlugin(KeyedPlugin):
     global_settings = [key_setting("securitytrails")]
     extract_pivots = EXTRACTS
 
-
     # ---- expand: filter -> domains --------------------------------------------------------------------
 
     def expand(self, pivot: Pivot, key: str, wanted: frozenset[str], ctx: Context) -> Expansion:

@@ -45,7 +45,6 @@ class ShodanPlugin(KeyedPlugin):
     global_settings = [key_setting("shodan")]
     extract_pivots = EXTRACTS
 
-
     # ---- expand -----------------------------------------------------------------------------------
 
     def expand(self, pivot: Pivot, key: str, wanted: frozenset[str], ctx: Context) -> Expansion:

@@ -40,7 +40,6 @@ class UrlscanPlugin(KeyedPlugin):
     global_settings = [key_setting("urlscan")]
     extract_pivots = FROM_SCAN + FROM_RESULT
 
-
     # ---- expand: value -> scans -> pages ------------------------------------------------------------
 
     def expand(self, pivot: Pivot, key: str, wanted: frozenset[str], ctx: Context) -> Expansion:
