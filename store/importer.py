@@ -154,8 +154,8 @@ _FIELDS = ("kind", "subject", "pivot", "value", "source", "first_seen", "last_se
 _FIELD_SET = frozenset(_FIELDS)
 
 
-def read_jsonl(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[str, object]]:
-    """One record per non-empty line; a malformed line becomes a RecordError at its location."""
+def json_lines(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[str, object]]:
+    """(location, parsed JSON | RecordError) per non-empty line, for every JSON-lines import format."""
     name = str(path)  # formatted once, not on every line
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
@@ -163,22 +163,24 @@ def read_jsonl(path: Path, progress: Callable[[int], None] | None = None) -> Ite
                 progress(len(line))
             if not line.strip():
                 continue
-            location = f"{name}:{number}"
             try:
-                data = orjson.loads(line)
+                yield f"{name}:{number}", orjson.loads(line)
             except orjson.JSONDecodeError as exc:
-                yield location, RecordError(f"not JSON ({exc.msg})")
-                continue
-            if not isinstance(data, dict):
-                yield location, RecordError("expected a JSON object")
-                continue
-            if not _FIELD_SET.issuperset(data):
-                yield location, RecordError(f"unknown field(s) {sorted(set(data) - _FIELD_SET)}")
-                continue
-            if not data.get("kind") or not data.get("subject"):
-                yield location, RecordError("missing field 'kind' or 'subject'")
-                continue
-            if "host" not in data and data.get("value") in (None, ""):
-                yield location, RecordError("missing field 'value'")
-                continue
+                yield f"{name}:{number}", RecordError(f"not JSON ({exc.msg})")
+
+
+def read_jsonl(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[str, object]]:
+    """One record per non-empty line; a malformed line becomes a RecordError at its location."""
+    for location, data in json_lines(path, progress):
+        if isinstance(data, RecordError):
+            yield location, data
+        elif not isinstance(data, dict):
+            yield location, RecordError("expected a JSON object")
+        elif not _FIELD_SET.issuperset(data):
+            yield location, RecordError(f"unknown field(s) {sorted(set(data) - _FIELD_SET)}")
+        elif not data.get("kind") or not data.get("subject"):
+            yield location, RecordError("missing field 'kind' or 'subject'")
+        elif "host" not in data and data.get("value") in (None, ""):
+            yield location, RecordError("missing field 'value'")
+        else:
             yield location, Record(*map(data.get, _FIELDS))

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
 
-from store.importer import Record, RecordError
+from store.importer import Record, RecordError, json_lines
 
 from .names import clean_name, registered_domain
 
@@ -110,19 +109,15 @@ def reverse_pointer_address(name: str) -> str:
 
 def read_pdns(path, progress=None):
     """`import pdns FILE`: passive-DNS JSON lines; each supported record yields one or two records."""
-    with open(path, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if progress:
-                progress(len(line))
-            if not line.strip():
-                continue
-            location = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-                first, last = seen_times(record) if isinstance(record, dict) else (None, None)
-                found = facts(record)
-            except ValueError as exc:  # invalid JSON, bad time or PdnsRecordError
-                yield location, RecordError(str(exc) if isinstance(exc, PdnsRecordError) else f"not JSON ({exc})")
-                continue
-            for kind, subject, pivot, value in found:
-                yield location, Record(kind, subject, pivot, value, first_seen=first, last_seen=last)
+    for location, record in json_lines(path, progress):
+        if isinstance(record, RecordError):
+            yield location, record
+            continue
+        try:
+            first, last = seen_times(record) if isinstance(record, dict) else (None, None)
+            found = facts(record)
+        except ValueError as exc:  # bad time or PdnsRecordError
+            yield location, RecordError(str(exc))
+            continue
+        for kind, subject, pivot, value in found:
+            yield location, Record(kind, subject, pivot, value, first_seen=first, last_seen=last)
