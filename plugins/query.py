@@ -180,6 +180,12 @@ def _ip_or_network(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
         raise Unsupported(f"{value!r} is not an IP address or CIDR network") from None
 
 
+def _country(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z]{2}", value):
+        raise Unsupported(f"{value!r} is not a two-letter country code")
+    return value.upper()
+
+
 def _int(value: str) -> str:
     if not re.fullmatch(r"-?\d+", value):
         raise Unsupported(f"{value!r} is not a whole number")
@@ -248,9 +254,7 @@ def _urlscan(pivot_id: str, value: str, implementation: str | None) -> str:
     if pivot_id == "P0203.001":
         return "page.asnname:" + lucene_phrase(value)
     if pivot_id == "P0203.003":
-        if not re.fullmatch(r"[A-Za-z]{2}", value):
-            raise Unsupported(f"{value!r} is not a two-letter country code")
-        return f"page.country:{value.upper()}"
+        return f"page.country:{_country(value)}"
     if pivot_id in ("P0201", "P0103.003"):
         address = _ip_or_network(value)
         text = str(address)
@@ -309,9 +313,7 @@ def _shodan(pivot_id: str, value: str, implementation: str | None) -> str:
     if pivot_id == "P0203.001":
         return "org:" + _shodan_text(value)
     if pivot_id == "P0203.003":
-        if not re.fullmatch(r"[A-Za-z]{2}", value):
-            raise Unsupported(f"{value!r} is not a two-letter country code")
-        return f"country:{value.upper()}"
+        return f"country:{_country(value)}"
     if pivot_id in ("P0201", "P0103.003"):
         address = _ip_or_network(value)
         return f"net:{address}" if "/" in str(address) else f"ip:{address}"
