@@ -10,6 +10,7 @@ import logging
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from entities.types import INPUT_KIND_OF_TYPE
 from transforms.maltego_xml import parse_request, render, render_error
 from transforms.model import BadRequest
 from transforms.service import Service
@@ -78,11 +79,7 @@ def create_app(service: Service | None = None) -> Flask:
 
 
 def _type_fits(expected: str, actual: str) -> bool:
-    """Maltego sends subtypes too (an NSRecord is a DNSName); refuse only clear mismatches."""
-    if expected == actual:
-        return True
-    family = {"maltego.Domain", "maltego.DNSName", "maltego.NSRecord", "maltego.MXRecord", "maltego.Website"}
-    if expected in family and actual in family:
-        return True
-    ips = {"maltego.IPv4Address", "maltego.IPv6Address"}
-    return expected in ips and actual in ips
+    """Maltego sends related types too (an NSRecord for a Domain, IPv6 for IPv4): types carrying the
+    same kind of infrastructure fit; refuse only clear mismatches."""
+    kind = INPUT_KIND_OF_TYPE.get(expected)
+    return expected == actual or (kind is not None and kind == INPUT_KIND_OF_TYPE.get(actual))
