@@ -126,7 +126,7 @@ class Engine:
         if kind is None:
             raise BadRequest(f"transform {spec.name} has no subject kind for {spec.input}")
         try:
-            return Subject(kind, normalize(kind if kind != "domain" else "domain", request.entity.value)[1])
+            return Subject(kind, normalize(kind, request.entity.value)[1])
         except InvalidValue as exc:
             raise BadRequest(f"{spec.input} value is not usable: {exc}") from None
 
@@ -200,7 +200,7 @@ class Engine:
                     continue
                 item = merged.setdefault(hit.subject, Merged(hit.subject))
                 for source in hit.source.split(","):
-                    item.add(hit.pivot, key_display(hit), source, hit.first_seen, hit.last_seen)
+                    item.add(hit.pivot, hit.value, source, hit.first_seen, hit.last_seen)
             if expansion.truncated:
                 self.annotator.note_truncated(response, plugin.name, expansion.total, len(expansion.hits),
                                               announce=getattr(plugin, "live", False))
@@ -276,10 +276,6 @@ def distinct_leaves(leaves: list[Pivot], kind: str) -> list[Pivot]:
             seen.add(signature)
             chosen.append(leaf)
     return chosen
-
-
-def key_display(hit: Hit) -> str:
-    return hit.value
 
 
 def _with_sources(finding: Finding, sources: set[str]) -> Finding:
