@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator
 import orjson
 
 from .db import Observation, Store
-from .normalize import InvalidValue, is_ip, iso_timestamp, normalize, url, url_host
+from .normalize import SUBJECT_KINDS, InvalidValue, is_ip, iso_timestamp, normalize, url, url_host
 
 MAX_REPORTED_ERRORS = 50
 
@@ -115,9 +115,9 @@ class Importer:
         kind_of_value = self.value_kinds.get(record.pivot or "")
         if kind_of_value is None:
             raise RecordError(f"unknown DTF pivot ID {record.pivot!r}" if record.pivot else "missing field 'pivot'")
-        if record.kind not in SUBJECT_KIND_NORMALISER:
+        if record.kind not in SUBJECT_KINDS:
             raise RecordError(f"unknown kind {record.kind!r} (domain, ip, url, hash, cert or email)")
-        subject = normalize(SUBJECT_KIND_NORMALISER[record.kind], record.subject)[1]
+        subject = normalize(record.kind, record.subject)[1]
         value, key = normalize(kind_of_value, record.value)
         first = iso_timestamp(record.first_seen) if record.first_seen not in (None, "") else None
         last = iso_timestamp(record.last_seen) if record.last_seen not in (None, "") else None
@@ -141,11 +141,6 @@ def _check_text_fields(record: Record) -> None:
         value = getattr(record, name)
         if value is not None and not isinstance(value, str):
             raise RecordError(f"field {name!r} must be a string, not {type(value).__name__}")
-
-
-SUBJECT_KIND_NORMALISER = {"domain": "domain", "ip": "ip", "url": "url", "hash": "hash", "cert": "cert",
-                           "email": "email"}
-
 
 
 # ---- JSON lines ---------------------------------------------------------------------------------
